@@ -1,0 +1,1 @@
+"""Developer tooling (not shipped): template loader, local stack."""

@@ -1,0 +1,1 @@
+"""Domain package of the credits-and-billing service, shipped to every function as a layer."""
