@@ -170,6 +170,27 @@ def ledger_verify(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def demo_push_usage(args: argparse.Namespace) -> dict[str, Any]:
+    """Send one sample usage event (the contract's shape) to the usage queue."""
+    import secrets
+
+    from billing import aws
+    from billing.clock import utcnow
+    from billing.settings import get_settings
+
+    queue_url = args.queue_url or get_settings().usage_queue_url
+    if not queue_url:
+        raise UsageError("no usage queue: set USAGE_QUEUE_URL (the local stack's env has it) or pass --queue-url")
+    event = {
+        "schema_version": "1", "event_id": args.event_id or "evt_" + secrets.token_hex(8),
+        "account_id": args.account, "kind": "usage", "occurred_at": utcnow().isoformat(),
+        "task_id": args.task_id, "execution_id": args.execution_id, "action_type": args.action_type,
+        "phase": "fetch", "step": 0, "attempt": 1, "urls": args.urls, "preview": False,
+    }
+    sent = aws.call("sqs", "send_message", QueueUrl=queue_url, MessageBody=json.dumps(event))
+    return {"message_id": sent["MessageId"], "event": event}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="billing-admin", description="Operate the billing service.")
     groups = parser.add_subparsers(dest="group", required=True, parser_class=_Parser)
@@ -224,6 +245,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = ledger_group.add_parser("verify")
     p.add_argument("--account")
     p.set_defaults(func=ledger_verify)
+    demo = groups.add_parser("demo").add_subparsers(dest="command", required=True)
+    p = demo.add_parser("push-usage", help="send a sample usage event to the usage queue")
+    p.add_argument("--account", required=True)
+    p.add_argument("--action-type", default="scrape", choices=["search", "crawl", "scrape", "api_call"])
+    p.add_argument("--urls", type=int, default=5)
+    p.add_argument("--task-id", default="task_demo")
+    p.add_argument("--execution-id", default="exec_demo")
+    p.add_argument("--event-id")
+    p.add_argument("--queue-url")
+    p.set_defaults(func=demo_push_usage)
     return parser
 
 

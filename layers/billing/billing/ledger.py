@@ -107,7 +107,11 @@ def apply_events(account_id: str, events: list[UsageEvent], ctx: Context = DEFAU
     decided: dict[str, Outcome] = {}
     pending = list({e.event_id: e for e in reversed(events)}.values())[::-1]  # one per event_id, first kept
     attempt = 0
+    rounds = 0
     while pending:
+        rounds += 1
+        if rounds > len(events) + MAX_ATTEMPTS + 2:  # every round decides, applies or retries something
+            raise Retryable(f"account {account_id}: no progress applying {len(pending)} events")
         wallet = store.get_wallet(account_id)
         if wallet is None:
             for event in pending:
@@ -161,15 +165,21 @@ def _apply_chunk(account_id: str, wallet: Wallet, pending: list[UsageEvent], dec
     applied: dict[str, Decimal] = {}
     in_chunk: dict[str, Entry] = {}
     touched: set[tuple[str, str]] = set()
-    budget = ITEM_BUDGET - 1 - 2 * len(journal.entries) - 2  # wallet, maintenance entries + activity, months
+    # the wallet, each maintenance entry with up to two activity items, and up to two statement months
+    budget = ITEM_BUDGET - 1 - 3 * len(journal.entries) - 2
 
     for event in pending:
         old = stored.get((pk, keys.entry_sk(keys.event_entry_key(event.event_id))))
         if old is not None:
             decided[event.event_id] = _stored_verdict(event, old)
             continue
-        extra = {("X", event.execution_id), ("T", event.task_id), ("V", event.execution_id)} - touched
-        cost = 1 + len(extra) + (1 if event.kind == "refund" else 0) + (1 if event.kind == "refund" else 0)
+        # items this event adds: its entry, new aggregates; a refund also a mark and up to two activity items
+        if event.kind == "usage":
+            extra = {("X", event.execution_id), ("T", event.task_id), ("V", event.execution_id)} - touched
+            cost = 1 + len(extra)
+        else:
+            extra = {("X", event.execution_id), ("T", event.task_id)} - touched
+            cost = 4 + len(extra)
         if cost > budget:
             break  # the rest goes in the next transaction
         attrs = _entry_attrs(event)
@@ -247,11 +257,11 @@ def write_account(account_id: str, build: Callable[[Journal, Wallet], list[dict[
         wallet = store.get_wallet(account_id)
         if wallet is None:
             raise AccountNotFound(f"account {account_id} does not exist", account_id=account_id)
-        expected, opening = wallet.version, wallet.bucket_balances()
+        expected, opening, snapshot = wallet.version, wallet.bucket_balances(), wallet.to_dict()
         journal = bring_up_to_date(wallet, ctx.now(), ctx.plans())
         new_items = build(journal, wallet)
-        if not journal.entries and not new_items and wallet.to_dict() == store.get_wallet(account_id).to_dict():
-            return wallet
+        if not journal.entries and not new_items and wallet.to_dict() == snapshot:
+            return wallet  # nothing to write
         try:
             _commit(account_id, journal, expected, opening, new_items)
             return wallet
