@@ -60,6 +60,20 @@ def task_index_pk(account_id: str, task_id: str) -> str:
     return f"A#{account_id}#T#{task_id}"
 
 
+ACCOUNT_SHARDS = 16
+
+
+def account_index_pk(account_id: str) -> str:
+    """The wallet's shard in the sparse Accounts index (stable: derived from the id)."""
+    import hashlib
+
+    return f"ACCOUNTS#{int(hashlib.sha256(account_id.encode()).hexdigest()[:8], 16) % ACCOUNT_SHARDS:02d}"
+
+
+def account_shard_pk(shard: int) -> str:
+    return f"ACCOUNTS#{shard:02d}"
+
+
 def time_sort_key(recorded_at: str, entry_id: str) -> str:
     return f"{recorded_at}#{entry_id}"
 

@@ -70,7 +70,7 @@ def plan_of(wallet: Wallet, catalogue: dict[str, Plan]) -> Plan:
 def bring_up_to_date(wallet: Wallet, now: datetime, catalogue: dict[str, Plan]) -> Journal:
     """Expiries and period grants due at `now`, in a fresh journal (nothing written)."""
     journal = Journal(wallet, now)
-    refresh.apply_due(journal, plan_of(wallet, catalogue), now)
+    refresh.apply_due(journal, plan_of(wallet, catalogue), now, catalogue)
     return journal
 
 

@@ -6,7 +6,7 @@ Uses billing.aws for every call (the only boto3 importer); errors arrive as doma
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -29,7 +29,25 @@ def config_table() -> str:
 
 # -- wallet -------------------------------------------------------------------------------
 def wallet_item(wallet: Wallet) -> dict[str, Any]:
-    return {"pk": keys.account_pk(wallet.account_id), "sk": keys.WALLET, "kind": "wallet", **wallet.to_dict()}
+    return {"pk": keys.account_pk(wallet.account_id), "sk": keys.WALLET, "kind": "wallet",
+            "ga_pk": keys.account_index_pk(wallet.account_id), "ga_sk": wallet.account_id, **wallet.to_dict()}
+
+
+def account_id_pages(shards: Iterable[int] | None = None) -> Iterator[list[str]]:
+    """Every account id, a page at a time, from the sparse Accounts index (never a table scan)."""
+    for shard in range(keys.ACCOUNT_SHARDS) if shards is None else shards:
+        kwargs: dict[str, Any] = {
+            "TableName": billing_table(), "IndexName": "Accounts", "KeyConditionExpression": "ga_pk = :p",
+            "ExpressionAttributeValues": aws.to_item({":p": keys.account_shard_pk(shard)}),
+        }
+        while True:
+            response = aws.ddb("query", **kwargs)
+            ids = [aws.from_item(i)["ga_sk"] for i in response.get("Items", [])]  # type: ignore[index]
+            if ids:
+                yield ids
+            if "LastEvaluatedKey" not in response:
+                break
+            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
 
 
 def get_wallet(account_id: str) -> Wallet | None:

@@ -31,17 +31,8 @@ def account_items(account_id: str) -> list[dict[str, Any]]:
 
 
 def all_account_ids() -> list[str]:
-    """Every account with a wallet (an operator's scan; never on a request path)."""
-    ids: list[str] = []
-    kwargs: dict[str, Any] = {"TableName": store.billing_table(), "FilterExpression": "sk = :w",
-                              "ExpressionAttributeValues": aws.to_item({":w": keys.WALLET}),
-                              "ProjectionExpression": "account_id"}
-    while True:
-        response = aws.ddb("scan", **kwargs)
-        ids += [aws.from_item(i)["account_id"] for i in response.get("Items", [])]  # type: ignore[index]
-        if "LastEvaluatedKey" not in response:
-            return sorted(ids)
-        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    """Every account with a wallet, from the sparse Accounts index."""
+    return sorted(a for page in store.account_id_pages() for a in page)
 
 
 def _d(value: Any) -> Decimal:
