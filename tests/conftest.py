@@ -10,6 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from billing import verify
 from billing.settings import reset_settings
 from billing_local.template import create_queues, create_tables, function_environment, load_template
 
@@ -31,7 +32,7 @@ class AwsStack:
 
 
 @pytest.fixture
-def aws(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch):
+def aws(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest):
     """moto with every table and queue of template.yaml and the functions' environment set."""
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name, raising=False)
@@ -54,6 +55,11 @@ def aws(template: dict[str, Any], monkeypatch: pytest.MonkeyPatch):
         reset_settings()
         try:
             yield AwsStack(tables=tables, queues=queues, env=env, ddb=ddb, sqs=sqs)
+            # The ledger invariant, after every test that used the stack: balances, lots and
+            # aggregates re-derived from the lines must match (tests that corrupt on purpose opt out).
+            if request.node.get_closest_marker("corrupts_ledger") is None:
+                reset_settings()
+                assert verify.verify_all() == {}
         finally:
             reset_settings()
 

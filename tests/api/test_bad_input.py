@@ -95,10 +95,10 @@ def check_bad_cursors(lines, other, route, monkeypatch):
     # the other account's own cursor is not usable by this account's key: 400, and no data of theirs
     assert call(route, other.read_key, query={"limit": 1, "cursor": foreign}).status == 200
     real_time = cursor.time.time
-    monkeypatch.setattr(cursor.time, "time", lambda: real_time() + 7200)
-    expired = call(route, lines.read_key, query={"limit": 1, "cursor": token})
+    with monkeypatch.context() as later:  # undo only this patch, not the fixtures' environment
+        later.setattr(cursor.time, "time", lambda: real_time() + 7200)
+        expired = call(route, lines.read_key, query={"limit": 1, "cursor": token})
     assert expired.status == 400 and expired.error_code == "invalid_cursor"
-    monkeypatch.undo()
 
 
 def test_a_cursor_made_with_another_secret_is_rejected(lines, monkeypatch):

@@ -78,6 +78,7 @@ def big_ledger(acct, api):
     client.meta.events.unregister("after-call.dynamodb", counter)
 
 
+@pytest.mark.corrupts_ledger  # 10,000 synthetic lines are bulk-written without their balances
 def test_items_read_for_a_filtered_ledger_page_and_a_spend_summary(big_ledger, capsys):
     acct, counter = big_ledger
 
