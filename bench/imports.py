@@ -24,6 +24,13 @@ ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / ".aws-sam" / "build"
 RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six.py")
 
+# What the Lambda runtime sets before the handler's module is imported. LAMBDA_TASK_ROOT matters:
+# without it the X-Ray SDK believes it runs outside Lambda and builds two botocore X-Ray clients for
+# centralized sampling at import (about 150 ms) that Lambda never builds.
+LAMBDA_ENV = {"AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1", "POWERTOOLS_SERVICE_NAME": "billing",
+              "AWS_LAMBDA_FUNCTION_NAME": "bench", "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
+              "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512", "PATH": "/usr/bin:/bin"}
+
 PROBE = """
 import sys, time
 sys.path[:0] = {path!r}
@@ -60,8 +67,7 @@ def _host_layer(layer: Path, root: Path) -> tuple[Path, list[str]]:
 def _time(path: list[str], module: str, cwd: Path) -> float:
     code = PROBE.format(path=path, module=module)
     out = subprocess.run([sys.executable, "-S", "-E", "-c", code], capture_output=True, text=True, cwd=cwd,
-                         env={"AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_SERVICE_NAME": "billing",
-                              "PATH": "/usr/bin:/bin"}, check=False)
+                         env={**LAMBDA_ENV, "LAMBDA_TASK_ROOT": path[0]}, check=False)
     if out.returncode != 0:
         raise RuntimeError(f"import {module} failed: {out.stderr.strip().splitlines()[-1:]}")
     return float(out.stdout.strip().splitlines()[-1])

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Annotated
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from aws_lambda_powertools.logging import correlation_paths
@@ -27,7 +27,6 @@ from billing.api.models import (
 
 BASE = "/api/v1/billing"
 logger = Logger()
-tracer = Tracer()
 app = APIGatewayHttpResolver(enable_validation=True)
 http.install(app, http.READ)
 
@@ -43,7 +42,6 @@ ReasonFilter = Annotated[ReasonCode | None, Query()]
 
 @app.get(f"{BASE}/balance", summary="Balance by bucket", tags=["balance"],
          responses=http.responses(BalanceResponse, 404))
-@tracer.capture_method
 def get_balance(include_active_lots: Annotated[bool, Query()] = False,
                 include_refresh_meta: Annotated[bool, Query()] = False) -> BalanceResponse:
     who = http.require(app, http.READ)
@@ -52,7 +50,6 @@ def get_balance(include_active_lots: Annotated[bool, Query()] = False,
 
 @app.get(f"{BASE}/ledger", summary="Ledger lines, newest recorded_at first", tags=["ledger"],
          responses=http.responses(LedgerPage))
-@tracer.capture_method
 def get_ledger(limit: Limit = 50, cursor: Cursor = None, start: From = None, end: To = None,
                task_id: TaskFilter = None, execution_id: ExecutionFilter = None,
                direction: DirectionFilter = None, reason_code: ReasonFilter = None) -> LedgerPage:
@@ -64,7 +61,6 @@ def get_ledger(limit: Limit = 50, cursor: Cursor = None, start: From = None, end
 
 @app.get(f"{BASE}/activity", summary="Activity feed, newest first", tags=["ledger"],
          responses=http.responses(ActivityPage))
-@tracer.capture_method
 def get_activity(limit: Limit = 50, cursor: Cursor = None, start: From = None, end: To = None,
                  task_id: TaskFilter = None, execution_id: ExecutionFilter = None,
                  direction: DirectionFilter = None, reason_code: ReasonFilter = None) -> ActivityPage:
@@ -76,7 +72,6 @@ def get_activity(limit: Limit = 50, cursor: Cursor = None, start: From = None, e
 
 @app.get(f"{BASE}/usage/executions/<execution_id>/spend-summary", summary="Spend of one execution", tags=["usage"],
          responses=http.responses(SpendSummary, 404))
-@tracer.capture_method
 def get_execution_spend(execution_id: Annotated[Ident, Path()]) -> SpendSummary:
     who = http.require(app, http.READ)
     return views.execution_spend(who.account_id, execution_id)
@@ -84,7 +79,6 @@ def get_execution_spend(execution_id: Annotated[Ident, Path()]) -> SpendSummary:
 
 @app.get(f"{BASE}/usage/tasks/<task_id>/spend-summary", summary="Spend of one task", tags=["usage"],
          responses=http.responses(TaskSpendSummary, 404))
-@tracer.capture_method
 def get_task_spend(task_id: Annotated[Ident, Path()]) -> TaskSpendSummary:
     who = http.require(app, http.READ)
     return views.task_spend(who.account_id, task_id)
@@ -93,7 +87,6 @@ def get_task_spend(task_id: Annotated[Ident, Path()]) -> TaskSpendSummary:
 @app.get(f"{BASE}/statements/monthly", summary="Monthly statement (month-to-date for the current month)",
          tags=["statements"],
          responses=http.responses(MonthlyStatement))
-@tracer.capture_method
 def get_monthly_statement(month: Annotated[Month, Query(description="YYYY-MM")]) -> MonthlyStatement:
     who = http.require(app, http.READ)
     return views.statement(who.account_id, month)
@@ -101,7 +94,6 @@ def get_monthly_statement(month: Annotated[Month, Query(description="YYYY-MM")])
 
 @app.get(f"{BASE}/plans", summary="Plan catalogue", tags=["plans"],
          responses=http.responses(PlanList))
-@tracer.capture_method
 def get_plans() -> PlanList:
     http.require(app, http.READ)
     return views.plans()
@@ -109,13 +101,11 @@ def get_plans() -> PlanList:
 
 @app.get(f"{BASE}/plan", summary="Current subscription", tags=["plans"],
          responses=http.responses(Subscription, 404))
-@tracer.capture_method
 def get_plan() -> Subscription:
     who = http.require(app, http.READ)
     return views.subscription(who.account_id)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
-@tracer.capture_lambda_handler
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)

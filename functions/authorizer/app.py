@@ -6,7 +6,7 @@ key gives authenticated="false". The API functions then answer 401/403 with the 
 error body, which API Gateway's own denial ({"message": "Forbidden"}) would not have.
 """
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes import event_source
 from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event import (
     APIGatewayAuthorizerEventV2,
@@ -17,7 +17,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from billing import apikeys
 
 logger = Logger()
-tracer = Tracer()
 
 
 def presented_key(event: APIGatewayAuthorizerEventV2) -> str | None:
@@ -30,7 +29,6 @@ def presented_key(event: APIGatewayAuthorizerEventV2) -> str | None:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
 @event_source(data_class=APIGatewayAuthorizerEventV2)
 def lambda_handler(event: APIGatewayAuthorizerEventV2, context: LambdaContext) -> dict:
     key = presented_key(event)

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing import scheduler
 
 logger = Logger()
-tracer = Tracer()
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @event_parser(model=scheduler.ScheduledRun)
 def lambda_handler(event: scheduler.ScheduledRun, context: LambdaContext) -> dict[str, Any]:
     summary = scheduler.fan_out(event.scheduled_time)

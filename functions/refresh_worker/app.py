@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.parser.models import SqsRecordModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -11,7 +11,6 @@ from pydantic import Json
 from billing import scheduler
 
 logger = Logger()
-tracer = Tracer()
 
 
 class RefreshRecord(SqsRecordModel):  # no postponed annotations here: pydantic resolves Json[...]
@@ -34,6 +33,5 @@ def record_handler(record: RefreshRecord) -> dict[str, Any]:
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

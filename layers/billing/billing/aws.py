@@ -11,7 +11,7 @@ from functools import cache, lru_cache
 from typing import Any
 
 import boto3
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from boto3.dynamodb.types import DYNAMODB_CONTEXT, TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionError, ReadTimeoutError
 
@@ -54,19 +54,65 @@ def reset_clients() -> None:
     _pricing_provider.cache_clear()
 
 
+# Direct (de)serializers for the types the domain stores, dispatched on the exact type: boto3's
+# TypeSerializer walks a chain of isinstance checks per value and was two thirds of the consumer's
+# CPU. The output is TypeSerializer's, byte for byte (tests/unit/test_aws_serialization.py); numbers
+# still go through DYNAMODB_CONTEXT, so an inexact or rounded number raises as it did. Anything else
+# (sets, bytes, tuples, subclasses, floats) is left to boto3's own.
+_create_decimal = DYNAMODB_CONTEXT.create_decimal  # traps Inexact, Rounded, Overflow, Underflow, Clamped
+
+
+def _serialize(value: Any) -> dict[str, Any]:
+    kind = type(value)
+    if kind is str:
+        return {"S": value}
+    if kind is Decimal or kind is int:
+        number = str(_create_decimal(value))
+        if number in ("Infinity", "NaN"):
+            raise TypeError("Infinity and NaN not supported")
+        return {"N": number}
+    if kind is dict:
+        return {"M": {k: _serialize(v) for k, v in value.items()}}
+    if kind is list:
+        return {"L": [_serialize(v) for v in value]}
+    if kind is bool:
+        return {"BOOL": value}
+    if value is None:
+        return {"NULL": True}
+    return _serializer.serialize(value)
+
+
+def _deserialize(value: dict[str, Any]) -> Any:
+    if len(value) == 1:
+        for kind, inner in value.items():
+            if kind == "S":
+                return inner
+            if kind == "N":
+                return _create_decimal(inner)
+            if kind == "M":
+                return {k: _deserialize(v) for k, v in inner.items()}
+            if kind == "L":
+                return [_deserialize(v) for v in inner]
+            if kind == "BOOL":
+                return inner
+            if kind == "NULL":
+                return None
+    return _deserializer.deserialize(value)
+
+
 def to_item(data: dict[str, Any]) -> dict[str, Any]:
     """Python dict (Decimal numbers) -> DynamoDB attribute-value map. None values are dropped."""
-    return {k: _serializer.serialize(v) for k, v in data.items() if v is not None}
+    return {k: _serialize(v) for k, v in data.items() if v is not None}
 
 
 def to_value(value: Any) -> dict[str, Any]:
-    return _serializer.serialize(value)
+    return _serialize(value)
 
 
 def from_item(item: dict[str, Any] | None) -> dict[str, Any] | None:
     if item is None:
         return None
-    return {k: _deserializer.deserialize(v) for k, v in item.items()}
+    return {k: _deserialize(v) for k, v in item.items()}
 
 
 def _translate(exc: ClientError) -> StorageError:

@@ -118,9 +118,10 @@ def judge_batch(records: list[dict[str, Any]], ctx: ledger.Context = ledger.DEFA
                                                    fields=fields, event_id=event.event_id, account_id=account_id)
                     continue
                 copy = verdicts[firsts_message[event.event_id]]
-                status = "retry" if copy.status == "retry" else "duplicate"
+                # an identical copy shares its twin's fate: a conflicting or rejected record is not a duplicate
+                status = "duplicate" if copy.status in ("applied", "duplicate") else copy.status
                 verdicts[message_id] = Verdict(message_id, status, reason=copy.reason, event_id=event.event_id,
-                                               account_id=account_id)
+                                               account_id=account_id, fields=list(copy.fields))
                 continue
             judged.add(event.event_id)
             firsts_message[event.event_id] = message_id

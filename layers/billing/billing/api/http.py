@@ -15,10 +15,6 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
 
 from billing.api.models import ErrorResponse
 from billing.errors import AccountNotFound, BillingError, Conflict, NotFound, Retryable, ValidationFailed
@@ -137,13 +133,8 @@ def install(app: APIGatewayHttpResolver, scope: str) -> None:
             return _billing_error(denied)
         return error_response(app, HTTPStatus.BAD_REQUEST, "invalid_request", _describe(list(exc.errors())))
 
-    @app.exception_handler([IdempotencyValidationError, IdempotencyAlreadyInProgressError])
-    def _idempotency(exc: Exception) -> Response:
-        if isinstance(exc, IdempotencyAlreadyInProgressError):
-            return error_response(app, HTTPStatus.CONFLICT, "idempotency_in_progress",
-                                  "a request with this Idempotency-Key is still being processed")
-        return error_response(app, HTTPStatus.CONFLICT, "idempotency_conflict",
-                              "this Idempotency-Key was used with a different request body")
+    if scope == WRITE:  # only the write function is idempotent: the read one never imports the utility
+        _install_idempotency(app)
 
     @app.exception_handler(Exception)
     def _unexpected(exc: Exception) -> Response:
@@ -153,3 +144,18 @@ def install(app: APIGatewayHttpResolver, scope: str) -> None:
     @app.not_found
     def _no_route(exc: NotFoundError) -> Response:
         return error_response(app, HTTPStatus.NOT_FOUND, "route_not_found", "no such route")
+
+
+def _install_idempotency(app: APIGatewayHttpResolver) -> None:
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
+    )
+
+    @app.exception_handler([IdempotencyValidationError, IdempotencyAlreadyInProgressError])
+    def _idempotency(exc: Exception) -> Response:
+        if isinstance(exc, IdempotencyAlreadyInProgressError):
+            return error_response(app, HTTPStatus.CONFLICT, "idempotency_in_progress",
+                                  "a request with this Idempotency-Key is still being processed")
+        return error_response(app, HTTPStatus.CONFLICT, "idempotency_conflict",
+                              "this Idempotency-Key was used with a different request body")
