@@ -165,7 +165,10 @@ def ledger_verify(args: argparse.Namespace) -> dict[str, Any]:
     checked = len(accounts) if accounts else len(verify.all_account_ids())
     result = {"accounts_checked": checked, "ok": not problems, "problems": problems}
     if problems:
-        print(json.dumps(result, default=_json_default))
+        print(json.dumps(result, default=_json_default, sort_keys=True))
+        count = sum(len(p) for p in problems.values())
+        print(f"error: ledger verify found {count} difference(s) in {len(problems)} account(s): "
+              + "; ".join(f"{a}: {p[0]}" for a, p in sorted(problems.items())), file=sys.stderr)
         raise SystemExit(1)
     return result
 
