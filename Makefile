@@ -55,7 +55,7 @@ openapi: venv
 # The checks are independent: run them side by side (output kept per target), then pytest.
 test: venv
 	$(MAKE) --no-print-directory -j3 --output-sync=target ruff cfn-lint sam-validate build openapi
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2  # two workers: the model-based test runs beside the rest
 
 run: venv
 	$(PY) -m billing_local.stack
@@ -64,7 +64,7 @@ bench: venv
 	$(PY) -m bench
 
 soak: venv
-	$(PY) -m pytest -m soak
+	$(PY) -m pytest -n 2 -m soak
 
 clean:
 	rm -rf .aws-sam .local .pytest_cache .ruff_cache .hypothesis

@@ -155,11 +155,4 @@ def _conflict_reason(fields: list[str]) -> str:
     return f"event_conflict: same event_id, different {', '.join(fields)}"
 
 
-def summary(verdicts: dict[str, Verdict]) -> dict[str, Any]:
-    counts: dict[str, int] = defaultdict(int)
-    for v in verdicts.values():
-        counts[v.status] += 1
-    return dict(counts)
-
-
 __all__ = ["judge_batch", "Verdict", "UsageRecord"]

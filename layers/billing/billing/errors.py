@@ -74,10 +74,3 @@ class TransactionCancelled(StorageError):
     def __init__(self, message: str, reasons: list[tuple[str, dict | None]]) -> None:
         super().__init__(message)
         self.reasons = reasons
-
-    @property
-    def retryable(self) -> bool:
-        codes = {code for code, _ in self.reasons}
-        return "ConditionalCheckFailed" not in codes and bool(
-            codes & {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
-        )

@@ -378,5 +378,4 @@ def as_of(wallet: Wallet, at: datetime | None = None, ctx: Context = DEFAULT) ->
     return wallet
 
 
-__all__ = ["apply_events", "create_account", "grant_promotional", "refresh_account", "as_of", "Outcome", "Context",
-           "parse"]
+__all__ = ["apply_events", "create_account", "grant_promotional", "refresh_account", "as_of", "Outcome", "Context"]

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 from billing import aws, keys
@@ -189,6 +188,3 @@ def put_config(pk: str, sk: str, value: Any, condition_new: bool = False) -> Non
             Item=aws.to_item({"pk": pk, "sk": sk, "value": json.dumps(value, sort_keys=True, default=str)}),
             **extra)
 
-
-def to_number(value: Any) -> Decimal:
-    return Decimal(str(value)) if value is not None else Decimal(0)

@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from billing.clock import next_stamp, parse, stamp
+from billing.clock import next_stamp, parse
 from billing.money import ZERO, quantize
 
 DAILY_FREE, PROMOTIONAL, MONTHLY_PLAN, OVERAGE = "daily_free", "promotional", "monthly_plan", "overage"
@@ -274,10 +274,4 @@ class Journal:
         self._line(entry, "debit", amount, "expiry", source.bucket, source.lot_id)
 
 
-def project_expiry(wallet: Wallet, now: datetime) -> Journal:
-    journal = Journal(wallet, now)
-    journal.expire_due(now)
-    return journal
-
-
-__all__ = ["Wallet", "Lot", "Line", "Entry", "Journal", "stamp"]
+__all__ = ["Wallet", "Lot", "Line", "Entry", "Journal"]
