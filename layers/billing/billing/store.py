@@ -32,21 +32,23 @@ def wallet_item(wallet: Wallet) -> dict[str, Any]:
             "ga_pk": keys.account_index_pk(wallet.account_id), "ga_sk": wallet.account_id, **wallet.to_dict()}
 
 
+def query_pages(**kwargs: Any) -> Iterator[list[dict[str, Any]]]:
+    """Every page of one Query (deserialized items), following LastEvaluatedKey to the end."""
+    while True:
+        response = aws.ddb("query", **kwargs)
+        yield [aws.from_item(i) for i in response.get("Items", [])]  # type: ignore[misc]
+        if "LastEvaluatedKey" not in response:
+            return
+        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+
+
 def account_id_pages(shards: Iterable[int] | None = None) -> Iterator[list[str]]:
     """Every account id, a page at a time, from the sparse Accounts index (never a table scan)."""
     for shard in range(keys.ACCOUNT_SHARDS) if shards is None else shards:
-        kwargs: dict[str, Any] = {
-            "TableName": billing_table(), "IndexName": "Accounts", "KeyConditionExpression": "ga_pk = :p",
-            "ExpressionAttributeValues": aws.to_item({":p": keys.account_shard_pk(shard)}),
-        }
-        while True:
-            response = aws.ddb("query", **kwargs)
-            ids = [aws.from_item(i)["ga_sk"] for i in response.get("Items", [])]  # type: ignore[index]
-            if ids:
-                yield ids
-            if "LastEvaluatedKey" not in response:
-                break
-            kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        for page in query_pages(TableName=billing_table(), IndexName="Accounts", KeyConditionExpression="ga_pk = :p",
+                                ExpressionAttributeValues=aws.to_item({":p": keys.account_shard_pk(shard)})):
+            if page:
+                yield [item["ga_sk"] for item in page]
 
 
 def get_wallet(account_id: str) -> Wallet | None:

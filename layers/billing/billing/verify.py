@@ -17,17 +17,11 @@ from billing.wallet import ALL_BUCKETS, OVERAGE, Wallet
 
 
 def account_items(account_id: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {
-        "TableName": store.billing_table(), "KeyConditionExpression": "pk = :pk", "ConsistentRead": True,
-        "ExpressionAttributeValues": aws.to_item({":pk": keys.account_pk(account_id)}),
-    }
-    while True:
-        response = aws.ddb("query", **kwargs)
-        items += [aws.from_item(i) for i in response.get("Items", [])]  # type: ignore[misc]
-        if "LastEvaluatedKey" not in response:
-            return items
-        kwargs["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+    """Every item of the account's partition (an operator's read; never on a request path)."""
+    pages = store.query_pages(
+        TableName=store.billing_table(), KeyConditionExpression="pk = :pk", ConsistentRead=True,
+        ExpressionAttributeValues=aws.to_item({":pk": keys.account_pk(account_id)}))
+    return [item for page in pages for item in page]
 
 
 def all_account_ids() -> list[str]:
