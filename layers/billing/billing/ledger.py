@@ -268,7 +268,7 @@ def _entry_attrs(event: UsageEvent, account_id: str) -> dict[str, Any]:
 
 
 def _stored_content(stored: dict[str, Any]) -> str:
-    """The canonical JSON of the event an entry item recorded (entries written before the split hold all of it)."""
+    """The canonical JSON of the event an entry item recorded: `content` plus the fields held as attributes."""
     content = json.loads(stored.get("content") or "{}")
     if not content:
         return "{}"

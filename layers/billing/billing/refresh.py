@@ -109,11 +109,10 @@ def _schedule(wallet: Wallet, now: datetime) -> list[_Start]:
     return [starts[at] for at in sorted(starts) if at <= now]
 
 
-def apply_due(journal: Journal, plan: Plan, now: datetime, plans: Mapping[str, Plan] | None = None) -> None:
+def apply_due(journal: Journal, plan: Plan, now: datetime, plans: Mapping[str, Plan]) -> None:
     """Expire what is due and grant every period that has started and was not granted yet.
 
-    `plans` is the catalogue, needed only to apply a pending downgrade at a month start; without
-    it the operator catalogue is read (cached) when a wallet has one pending.
+    `plans` is the catalogue, needed to apply a pending downgrade at a month start.
     """
     wallet = journal.wallet
     for start in _schedule(wallet, now):
@@ -158,16 +157,12 @@ def _had_previous_month(wallet: Wallet, month: datetime) -> bool:
 
 
 def _apply_pending_plan(journal: Journal, plan: Plan, month: datetime,
-                        plans: Mapping[str, Plan] | None) -> Plan:
+                        plans: Mapping[str, Plan]) -> Plan:
     """A downgrade chosen during a period takes effect at the next month start, before its grants."""
     wallet = journal.wallet
     pending = wallet.pending_plan_id
     if not pending or month_period(month) == wallet.periods.get(MONTHLY_PLAN):
         return plan
-    if plans is None:
-        from billing import config  # only here: the pure path needs no I/O
-
-        plans = config.plans()
     new_plan = plans.get(pending)
     if new_plan is None:  # an unknown plan is never applied; the subscription stays as it is
         return plan
