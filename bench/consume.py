@@ -74,17 +74,24 @@ class Run:
     batch_sizes: list[int] = field(default_factory=list)
 
 
-def run_real(template: dict[str, Any], workload: Workload, spec: ConsumerSpec) -> Run:
-    from billing import aws, consumer
+def _start(template: dict[str, Any], workload: Workload, name: str) -> tuple[Run, Meter, SimClock, Any]:
+    """Fresh tables, a meter on the domain's client, the workload's accounts created (not counted)."""
+    from billing import aws
 
-    stack = build(template, "real-")
+    stack = build(template, f"{name}-")
     meter = Meter(table_specs(template), stack.tables)
     meter.install(aws.dynamodb())
     clock = SimClock(START)
     ctx = context(clock)
     create_accounts(workload.account_ids, ctx)
     setup = meter.reset()
-    run = Run("real", meter.tally, setup, len(workload.records))
+    return Run(name, meter.tally, setup, len(workload.records)), meter, clock, ctx
+
+
+def run_real(template: dict[str, Any], workload: Workload, spec: ConsumerSpec) -> Run:
+    from billing import consumer
+
+    run, meter, clock, ctx = _start(template, workload, "real")
     queue: deque[dict[str, Any]] = deque(workload.records)
     started = time.perf_counter()
     while queue:
@@ -107,16 +114,9 @@ def run_real(template: dict[str, Any], workload: Workload, spec: ConsumerSpec) -
 
 
 def run_naive(template: dict[str, Any], workload: Workload, spec: ConsumerSpec) -> Run:
-    from billing import aws, consumer, ledger
+    from billing import consumer, ledger
 
-    stack = build(template, "naive-")
-    meter = Meter(table_specs(template), stack.tables)
-    meter.install(aws.dynamodb())
-    clock = SimClock(START)
-    ctx = context(clock)
-    create_accounts(workload.account_ids, ctx)
-    setup = meter.reset()
-    run = Run("naive", meter.tally, setup, len(workload.records))
+    run, meter, clock, ctx = _start(template, workload, "naive")
     started = time.perf_counter()
     for start in range(0, len(workload.records), spec.batch_size):
         clock.advance(spec.window_seconds)
